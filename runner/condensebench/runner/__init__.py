@@ -1,0 +1,1 @@
+"""The training engine: models, on-device augmentation, schedules, losses, the loop."""
