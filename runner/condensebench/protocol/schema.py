@@ -329,7 +329,8 @@ class EvaluationSpec(Strict):
     last epoch: no model selection on the test split."""
 
     report: Literal["final_epoch"] = "final_epoch"
-    resize_ratio: float | None = Field(default=None, gt=1)  # Resize(size * ratio) + CenterCrop(size)
+    # "rded": Resize((size // 7) * 8) then CenterCrop(size), RDED's validation transform
+    resize: Literal["none", "rded"] = "none"
     batch_size: int = Field(default=500, ge=1)  # no effect on accuracy (eval mode)
     topk: list[int] = [1, 5]
 
