@@ -5,6 +5,7 @@ PY          := $(VENV)/bin/python
 CB          := $(VENV)/bin/condensebench
 SEEDS       ?= 3
 DEVICE      ?= cpu
+BACKEND     ?= local
 OUT         ?= results
 # The shipped digits entries, under both digits protocols.
 SUBMISSIONS ?= $(wildcard submissions/digits/*/)
@@ -26,8 +27,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create .venv and install condensebench with its test tools
 
-evaluate: $(VENV)/.installed ## evaluate the shipped digits submissions under the digits protocols (SEEDS, DEVICE, OUT)
-	$(CB) evaluate $(SUBMISSIONS) $(addprefix -p ,$(PROTOCOLS)) --seeds $(SEEDS) --device $(DEVICE) --out $(OUT) --skip-incompatible
+evaluate: $(VENV)/.installed ## evaluate the shipped digits submissions under the digits protocols (SEEDS, DEVICE, BACKEND=local|docker, OUT)
+	$(CB) evaluate $(SUBMISSIONS) $(addprefix -p ,$(PROTOCOLS)) --seeds $(SEEDS) --device $(DEVICE) --backend $(BACKEND) --out $(OUT) --skip-incompatible
 
 test: $(VENV)/.installed ## run the whole test suite (slow tests included; real-data tests skip without ../shared)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -62,6 +62,7 @@ if git rev-parse --verify -q HEAD >/dev/null 2>&1; then
     fi
 fi
 
+previous=$("$DOCKER" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 tb=$(date +%s)
 DOCKER_BUILDKIT=1 "$DOCKER" build \
     --tag "$IMAGE" \
@@ -71,5 +72,11 @@ DOCKER_BUILDKIT=1 "$DOCKER" build \
     --progress=plain \
     .
 te=$(date +%s)
+# The image this tag named before, now untagged, would only take disk space.
+current=$("$DOCKER" image inspect --format '{{.Id}}' "$IMAGE")
+if [ -n "$previous" ] && [ "$previous" != "$current" ] \
+        && [ "$("$DOCKER" image inspect --format '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ]; then
+    "$DOCKER" rmi "$previous" >/dev/null 2>&1 || true
+fi
 size=$("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE")
 echo "image: built $IMAGE ($mode) in $((te - t0)) s (docker build $((te - tb)) s); size $((size / 1000000)) MB" >&2

@@ -55,3 +55,18 @@ def short_protocol(tmp_path):
 @pytest.fixture
 def digits_random() -> Path:
     return REPO / "submissions" / "digits" / "random-ipc10"
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpeg_root(shared_dir, tmp_path_factory) -> Path:
+    """A data root holding cifar10-jpeg, unpacked once per session from ../shared
+    (or an existing unpacked copy named by CONDENSEBENCH_TEST_DATA)."""
+    from condensebench.datasets import load_card
+    from condensebench.datasets.prepare import prepare_from_archive
+
+    existing = os.environ.get("CONDENSEBENCH_TEST_DATA")
+    if existing and (Path(existing) / "cifar10-jpeg" / "test").is_dir():
+        return Path(existing)
+    root = tmp_path_factory.mktemp("data")
+    prepare_from_archive(load_card("cifar10-jpeg"), shared_dir / "data" / "cifar10-jpeg.tar.gz", root, quiet=True)
+    return root

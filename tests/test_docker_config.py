@@ -121,7 +121,7 @@ def test_evaluate_command():
     assert cmd[cmd.index("--out") + 1] == db.OUT_MOUNT
     assert cmd[cmd.index("--data-root") + 1] == db.DATA_MOUNT
     assert cmd[cmd.index("--seeds") + 1] == "1"
-    assert "--quiet" in cmd and cmd[-1] == "--skip-incompatible"
+    assert "--quiet" in cmd and "--no-track" in cmd and cmd[-1] == "--skip-incompatible"
     assert "--data-root" not in db.evaluate_command(protocol_ref="p", seeds=None, device="cpu", with_data=False)
 
 

@@ -139,6 +139,7 @@ status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().
 report["uid"] = os.getuid()
 report["cap_eff"] = int(status["CapEff"].strip(), 16)
 report["no_new_privs"] = int(status["NoNewPrivs"].strip())
+report["seccomp"] = int(status["Seccomp"].strip())
 report["interfaces"] = sorted(os.listdir("/sys/class/net"))
 print(json.dumps(report))
 escaped = [k for k, v in report.items() if v == "allowed" and k not in ("write_out", "write_tmp")]
@@ -166,6 +167,7 @@ def test_isolation_probe(image, client, tmp_path):
     assert report["write_out"] == report["write_tmp"] == "allowed"
     assert report["uid"] != 0
     assert report["cap_eff"] == 0 and report["no_new_privs"] == 1
+    assert report["seccomp"] == 2, "the engine's default seccomp filter applies"
     assert report["interfaces"] == ["lo"]
     # Only the output folder received anything, and nothing else changed on the host.
     assert [Path(f).name for f in outcome.files] == ["allowed.txt"]

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from ..errors import CondenseBenchError
 
-DEFAULT_IMAGE = "condensebench:latest"
+DEFAULT_IMAGE = "condensebench:latest"  # what `make image` builds; CONDENSEBENCH_IMAGE overrides
 # The image's user (Dockerfile APP_UID); used when the host user is root.
 IMAGE_UID = 10001
 HOME_IN_IMAGE = "/opt/condensebench"
@@ -208,7 +208,9 @@ def evaluate_command(
     *, protocol_ref: str, seeds: int | None, device: str, with_data: bool, extra_args: Sequence[str] = ()
 ) -> list[str]:
     """The arguments given to the image's ``condensebench`` entry point."""
-    cmd = ["evaluate", SUBMISSION_MOUNT, "--protocol", protocol_ref, "--device", device, "--out", OUT_MOUNT, "--quiet"]
+    # --no-track: tracking belongs to the host (its MLflow store); the container's /tmp is thrown away.
+    cmd = ["evaluate", SUBMISSION_MOUNT, "--protocol", protocol_ref, "--device", device, "--out", OUT_MOUNT,
+           "--quiet", "--no-track"]
     if seeds is not None:
         cmd += ["--seeds", str(int(seeds))]
     if with_data:
@@ -217,6 +219,10 @@ def evaluate_command(
 
 
 # ----------------------------------------------------------------------------- engine
+
+def default_image() -> str:
+    return os.environ.get("CONDENSEBENCH_IMAGE") or DEFAULT_IMAGE
+
 
 def connect():
     """A Docker client, or a clear error when no engine answers."""
@@ -478,7 +484,7 @@ def run_in_docker(
     device: str,
     out_dir: Path,
     data_root: Path | None,
-    image: str = DEFAULT_IMAGE,
+    image: str | None = None,
     timeout_s: float = Limits.timeout_s,
     memory: str = Limits.memory,
     cpus: float | None = None,
@@ -493,6 +499,7 @@ def run_in_docker(
     (a CondenseBenchError) saying why when no result comes back.
     """
     limits = Limits(memory=memory, cpus=float(cpus or os.cpu_count() or 1), pids_limit=pids_limit, timeout_s=timeout_s)
+    image = image or default_image()
     submission_dir = Path(submission_dir).expanduser().resolve()
     if not submission_dir.is_dir():
         raise CondenseBenchError(f"{submission_dir}: not a submission folder")

@@ -33,6 +33,23 @@ def register(sub) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars (for scripts)")
     p.add_argument("--skip-incompatible", action="store_true",
                    help="skip (submission, protocol) pairs whose dataset or label regime do not match instead of failing")
+    p.add_argument("--force", action="store_true",
+                   help="re-run seeds already tracked in MLflow for the same (submission hash, protocol hash, seed); "
+                        "the replaced seed runs are soft-deleted")
+    p.add_argument("--no-track", action="store_true",
+                   help="do not log to MLflow and do not reuse tracked seeds (default: log to $MLFLOW_TRACKING_URI, "
+                        "else ./mlflow.db)")
+    p.add_argument("--backend", choices=["local", "docker"], default="local",
+                   help="where it runs: in this process (local), or isolated in the pinned image "
+                        "(docker; build it with `make image`, see docs/docker.md)")
+    d = p.add_argument_group("docker backend (--backend docker)")
+    d.add_argument("--image", default=None,
+                   help="image to run (default: $CONDENSEBENCH_IMAGE, else condensebench:latest)")
+    d.add_argument("--timeout", type=float, default=6 * 3600, metavar="SECONDS",
+                   help="wall-clock limit per evaluation; the container is killed after it (default: 21600)")
+    d.add_argument("--memory", default="8g", help="memory limit, e.g. 4g (default: 8g)")
+    d.add_argument("--cpus", type=float, default=None, help="CPU limit (default: all cores)")
+    d.add_argument("--pids-limit", type=int, default=1024, help="process and thread limit (default: 1024)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -46,19 +63,88 @@ def cmd_evaluate(args) -> int:
         raise CondenseBenchError("--seeds must be at least 1")
     from ..submission import read_submission_yaml
 
+    if args.backend == "docker":
+        return cmd_evaluate_docker(args, protocols)
+    tracker = None
+    if not args.no_track:
+        from ..tracking import Tracker
+
+        tracker = Tracker()
     for directory in args.submissions:
         sub = read_submission_yaml(directory)
         for proto in protocols:
             if args.skip_incompatible and (sub.dataset not in proto.datasets or proto.label_regime not in sub.label_regimes):
                 continue
-            n = args.seeds or proto.seeds
-            result = evaluate(directory, proto, seeds=list(range(n)), device=args.device,
-                              data_root=args.data_root, quiet=args.quiet)
+            seeds = list(range(args.seeds or proto.seeds))
+            if tracker is None:
+                result = evaluate(directory, proto, seeds=seeds, device=args.device,
+                                  data_root=args.data_root, quiet=args.quiet)
+                note = "not tracked (--no-track)"
+            else:
+                result, note = evaluate_tracked(tracker, directory, sub, proto, seeds, args)
             path = result_path(args.out, sub.dataset, sub.id, proto.name, proto.version)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result.model_dump(mode="json"), indent=1) + "\n")
             print_summary(result, path)
+            print(f"  {note}")
     return 0
+
+
+def cmd_evaluate_docker(args, protocols) -> int:
+    """--backend docker: the same evaluation, run by the pinned image (docs/docker.md)."""
+    from ..backends.docker_backend import run_in_docker
+    from ..result import EvaluationResult
+    from ..submission import read_submission_yaml
+
+    for directory in args.submissions:
+        sub = read_submission_yaml(directory)
+        for ref, proto in zip(args.protocol, protocols):
+            if args.skip_incompatible and (sub.dataset not in proto.datasets or proto.label_regime not in sub.label_regimes):
+                continue
+            data = run_in_docker(submission_dir=directory, protocol=ref, seeds=args.seeds, device=args.device,
+                                 out_dir=args.out, data_root=args.data_root, image=args.image,
+                                 timeout_s=args.timeout, memory=args.memory, cpus=args.cpus,
+                                 pids_limit=args.pids_limit)
+            result = EvaluationResult.model_validate(data)
+            print_summary(result, result_path(args.out, sub.dataset, sub.id, proto.name, proto.version))
+            env = result.environment
+            print(f"  ran in {env.image_id[:19]} on Docker {env.docker_engine}; not tracked in MLflow "
+                  f"(run log: {args.out / 'docker-runs.jsonl'})")
+    return 0
+
+
+def evaluate_tracked(tracker, directory: Path, sub, proto, seeds: list[int], args):
+    """Evaluate only the seeds MLflow does not have yet (all of them with --force), log each
+    seed as it finishes, and rebuild the result from MLflow when every seed is tracked."""
+    from ..environment import describe
+    from ..result import SeedRecord
+    from ..tracking import EntryContext, combine
+    from ..tracking.store import display_uri
+
+    session = tracker.evaluation(EntryContext.from_submission(sub, directory, proto), force=args.force)
+    where = f"MLflow {display_uri(tracker.uri)}, experiment {session.experiment_name}"
+    todo = list(seeds) if args.force else [s for s in seeds if s not in session.tracked]
+    if not todo and session.has_result:
+        result = session.reconstruct(seeds)
+        session.refresh_metadata()
+        return result, f"reused seeds {seeds} from {where}, run {session.parent_id} (--force re-runs them)"
+    if not todo:  # every seed tracked, but the parent was never closed: re-run the last one
+        session.force, todo = True, [seeds[-1]]
+    reused = [s for s in seeds if s not in todo]
+    if reused:
+        print(f"{sub.id} / {proto.name}@v{proto.version}: seeds {reused} already tracked in MLflow, running {todo}")
+    environment = describe(args.device)
+    session.start()
+    try:
+        fresh = evaluate(directory, proto, seeds=todo, device=args.device, data_root=args.data_root, quiet=args.quiet,
+                         on_seed=lambda r: session.log_seed(SeedRecord.model_validate(r.__dict__), environment))
+        session.finish(fresh)
+    except BaseException:
+        session.fail()
+        raise
+    result = combine(fresh, [session.record(s) for s in seeds])
+    note = f"tracked in {where}, run {session.parent_id}"
+    return result, note + (f" (seeds {reused} reused)" if reused else "")
 
 
 def print_summary(result, path: Path, stream=sys.stdout) -> None:

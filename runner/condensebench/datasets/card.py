@@ -82,6 +82,10 @@ class DatasetCard(_Strict):
 
 def list_cards(root: Path | None = None) -> dict[str, Path]:
     root = root or datasets_dir()
+    if not root.is_dir():
+        raise CondenseBenchError(
+            f"no datasets folder at {root}: run condensebench from a checkout, or set CONDENSEBENCH_HOME to one"
+        )
     return {p.stem: p for p in sorted(root.glob("*.yaml"))}
 
 

@@ -203,6 +203,11 @@ def load_test_split(card: DatasetCard, data_root: str | Path | None = None, *, q
         raise CondenseBenchError(
             f"dataset {card.name}: the test split has {len(split.labels)} images, the card says {card.test_size}"
         )
+    if not card.test_fingerprint and not quiet:
+        import sys
+
+        print(f"condensebench: warning: the card of {card.name} pins no test fingerprint; this test split's is "
+              f"{split.fingerprint} (recorded in the result; pin it in datasets/{card.name}.yaml)", file=sys.stderr)
     if card.test_fingerprint and split.fingerprint != card.test_fingerprint:
         raise CondenseBenchError(
             f"dataset {card.name}: the test split's fingerprint {split.fingerprint[:12]}... does not match "
@@ -216,7 +221,8 @@ def load_train_subset(card: DatasetCard, indices: list[int] | np.ndarray, data_r
     """Selected train images by index (ImageFolder: decodes only those files)."""
     indices = np.asarray(indices, dtype=np.int64)
     root = default_data_root(data_root)
-    if card.source.kind == "image_folder" and card.train_size > 200_000:
+    # ImageNet-scale trees do not fit in memory: decode only the selected files
+    if card.source.kind == "image_folder" and card.train_size * card.channels * card.image_size**2 > 2**31:
         samples = image_folder_samples(card, "train", root)
         images, labels = decode_files([samples[i] for i in indices], card, desc=f"decoding {card.name} subset", quiet=quiet)
     else:

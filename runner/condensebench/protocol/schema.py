@@ -247,6 +247,9 @@ class MSECELoss(Strict):
 
     kind: Literal["mse_ce"]
     ce_weight: float = Field(ge=0)
+    # EDC/G-VBSM take the CE term on each image's own label even under CutMix ("own");
+    # "mixed" weights the two labels by lam like the hard-label loss.
+    ce_target: Literal["own", "mixed"] = "own"
 
 
 class SoftCrossEntropyLoss(Strict):

@@ -51,6 +51,10 @@ def _versions(folder: Path) -> dict[int, Path]:
 def list_protocols(root: Path | None = None) -> dict[str, dict[int, Path]]:
     """name -> {version: path}, for every protocol folder."""
     root = root or protocols_dir()
+    if not root.is_dir():
+        raise CondenseBenchError(
+            f"no protocols folder at {root}: run condensebench from a checkout, or set CONDENSEBENCH_HOME to one"
+        )
     out = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         versions = _versions(folder)

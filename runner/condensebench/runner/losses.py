@@ -45,5 +45,6 @@ def compute_loss(spec: LossSpec, out, y, *, targets=None, perm=None, lam: float 
     if kind == "soft_cross_entropy":
         return -(probs * F.log_softmax(out / temperature, dim=1)).sum(dim=1).mean()
     if kind == "mse_ce":
-        return F.mse_loss(out, logits) + spec.ce_weight * mixed_cross_entropy(out, y, perm, lam)
+        ce = F.cross_entropy(out, y) if spec.ce_target == "own" else mixed_cross_entropy(out, y, perm, lam)
+        return F.mse_loss(out, logits) + spec.ce_weight * ce
     raise ValueError(f"unknown loss kind {kind!r}")
