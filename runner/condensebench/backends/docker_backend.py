@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..environment import cpu_name
 from ..errors import CondenseBenchError
 
 DEFAULT_IMAGE = "condensebench:latest"  # what `make image` builds; CONDENSEBENCH_IMAGE overrides
@@ -283,18 +284,6 @@ def check_gpu() -> dict[str, str]:
     return gpus[0]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
 def image_provenance(client, image_obj) -> dict[str, Any]:
     attrs = image_obj.attrs
     labels = (attrs.get("Config") or {}).get("Labels") or {}
@@ -314,7 +303,7 @@ def image_provenance(client, image_obj) -> dict[str, Any]:
         "base_image": labels.get("org.opencontainers.image.base.name"),
         "docker_engine": version.get("Version"),
         "docker_api": version.get("ApiVersion"),
-        "host_cpu": cpu_model(),
+        "host_cpu": cpu_name(),
     }
 
 

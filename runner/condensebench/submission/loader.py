@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +21,17 @@ from ..yamlio import load_model
 from .schema import Submission, ZCASpace
 
 MAX_IMAGE_PIXELS = 4096 * 4096  # decompression bombs: a condensed image is at most ImageNet-sized
+# submission.yaml lists every data file: a PNG folder of 100,000 images is ~11 MB and ~700,000 nodes of YAML
+SUBMISSION_YAML_MAX_BYTES = 16 * 1024 * 1024
+SUBMISSION_YAML_MAX_NODES = 1_200_000
+MAX_TENSOR_BYTES = 64 * 1024**3  # what one npz may expand to (compressed members are checked before reading)
 
 
 def read_submission_yaml(directory: Path) -> Submission:
     path = Path(directory) / "submission.yaml"
     if not path.is_file():
         raise CondenseBenchError(f"{directory}: no submission.yaml (is this a submission folder?)")
-    return load_model(Submission, path)
+    return load_model(Submission, path, max_bytes=SUBMISSION_YAML_MAX_BYTES, max_nodes=SUBMISSION_YAML_MAX_NODES)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -71,7 +77,14 @@ class CondensedSet:
 # ------------------------------------------------------------- file readers
 
 
-def _file(directory: Path, rel: str, field: str) -> Path:
+def _file(directory: Path, rel: str, field: str, located: dict[str, Path] | None = None) -> Path:
+    """The bytes of listed path `rel`: in the folder (no symlink, no escape), or the
+    verified cache blob of a file listed by URL (see remote.locate_files)."""
+    if located and rel in located and not _inside(located[rel], directory):
+        path = located[rel]
+        if path.is_symlink() or not path.is_file():
+            raise CondenseBenchError(f"{directory}/submission.yaml: {field} {rel!r}: cached copy {path} is not a regular file")
+        return path
     path = directory / rel
     if path.is_symlink():
         raise CondenseBenchError(f"{directory}/submission.yaml: {field} {rel!r} is a symbolic link; refused")
@@ -83,10 +96,19 @@ def _file(directory: Path, rel: str, field: str) -> Path:
     return path
 
 
-def read_tensor_file(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """safetensors or npz (never pickle): returns the requested keys present in the file."""
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(directory))
+    except ValueError:
+        return False
+
+
+def read_tensor_file(path: Path, keys: tuple[str, ...], name: str | None = None) -> dict[str, np.ndarray]:
+    """safetensors or npz (never pickle): returns the requested keys present in the file.
+    The format follows the suffix of `name` (the listed path), else of `path`."""
     out: dict[str, np.ndarray] = {}
-    if path.suffix == ".safetensors":
+    suffix = Path(name).suffix if name else path.suffix
+    if suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
@@ -94,7 +116,8 @@ def read_tensor_file(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]
             data = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise CondenseBenchError(f"{path}: not a readable safetensors file ({exc})") from None
-    elif path.suffix == ".npz":
+    elif suffix == ".npz":
+        check_npz(path)
         try:
             with np.load(path, allow_pickle=False) as npz:
                 data = {k: npz[k] for k in npz.files if k in keys}
@@ -111,37 +134,100 @@ def read_tensor_file(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]
     return out
 
 
-def _read_png_folder(folder: Path, card: DatasetCard) -> tuple[np.ndarray, np.ndarray]:
+def decode_png(path: Path, channels: int, where: str | None = None) -> np.ndarray:
+    """One PNG as uint8 (C, H, W): PNG only (no other PIL plug-in is tried), the pixel
+    limit checked before decoding, truncated or corrupt files refused."""
     from PIL import Image
 
-    images, labels = [], []
-    class_dirs = sorted((d for d in folder.iterdir() if d.is_dir()), key=lambda d: d.name)
-    for d in class_dirs:
-        if not d.name.isdigit() or int(d.name) >= card.num_classes:
-            raise CondenseBenchError(f"{d}: class folders are named by class index 0..{card.num_classes - 1}")
-        for f in sorted(d.iterdir()):
-            if f.is_symlink() or not f.is_file():
-                raise CondenseBenchError(f"{f}: not a regular file")
-            try:
-                with Image.open(f) as im:
-                    if im.format != "PNG":
-                        raise CondenseBenchError(f"{f}: not a PNG file ({im.format})")
-                    if im.width * im.height > MAX_IMAGE_PIXELS:
-                        raise CondenseBenchError(f"{f}: {im.width}x{im.height} pixels is over the limit")
-                    im.load()
-                    arr = np.asarray(im.convert("L" if card.channels == 1 else "RGB"), dtype=np.uint8)
-            except CondenseBenchError:
-                raise
-            except Exception as exc:  # PIL raises many types for broken files
-                raise CondenseBenchError(f"{f}: cannot decode ({exc})") from None
-            images.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
-            labels.append(int(d.name))
-    if not images:
-        raise CondenseBenchError(f"{folder}: no images")
+    where = where or str(path)
+    try:
+        with Image.open(path, formats=["PNG"]) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise CondenseBenchError(f"{where}: {im.width}x{im.height} pixels is over the limit of {MAX_IMAGE_PIXELS}")
+            im.load()
+            arr = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except CondenseBenchError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise CondenseBenchError(f"{where}: declares more pixels than allowed, over the limit of {MAX_IMAGE_PIXELS} "
+                                 f"(a decompression bomb? {exc})") from None
+    except Exception as exc:  # PIL raises many types for broken, truncated or non-PNG files
+        raise CondenseBenchError(f"{where}: not a decodable PNG ({type(exc).__name__}: {exc})") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def png_entries(sub: Submission, card: DatasetCard) -> list[tuple[str, int]]:
+    """(listed path, label) of the images of a png_folder submission: every listed file
+    under `data.path`, named `<data.path>/<class index>/<name>.png`."""
+    prefix = sub.data.path.rstrip("/") + "/"
+    out = []
+    for f in sub.files:
+        if not f.path.startswith(prefix):
+            continue
+        parts = f.path[len(prefix):].split("/")
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) >= card.num_classes:
+            raise CondenseBenchError(
+                f"{f.path}: images are <{sub.data.path}>/<class index 0..{card.num_classes - 1}>/<name>.png"
+            )
+        if not parts[1].lower().endswith(".png"):
+            raise CondenseBenchError(f"{f.path}: not a .png file")
+        out.append((f.path, int(parts[0])))
+    return out
+
+
+def _read_png_folder(directory: Path, sub: Submission, card: DatasetCard, located: dict[str, Path] | None) -> tuple[np.ndarray, np.ndarray]:
+    entries = png_entries(sub, card)
+    if not entries:
+        raise CondenseBenchError(f"{directory / sub.data.path}: no images listed under it in files:")
+    images = [decode_png(_file(directory, rel, "files", located), card.channels, str(directory / rel)) for rel, _ in entries]
     shapes = {a.shape for a in images}
     if len(shapes) != 1:
-        raise CondenseBenchError(f"{folder}: images have different sizes {sorted(shapes)[:3]}")
-    return np.stack(images), np.asarray(labels, dtype=np.int64)
+        raise CondenseBenchError(f"{directory / sub.data.path}: images have different sizes {sorted(shapes)[:3]}")
+    return np.stack(images), np.asarray([lab for _, lab in entries], dtype=np.int64)
+
+
+def check_npz(path: Path, max_bytes: int = MAX_TENSOR_BYTES) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Reads every array header of an npz without loading data: refuses object arrays
+    (pickles), members that are not .npy, and sizes that disagree with the archive
+    (decompression bombs). Returns {key: (shape, dtype)}."""
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            if len(infos) > 1000:
+                raise CondenseBenchError(f"{path}: {len(infos)} arrays in one npz; refused")
+            total = 0
+            for info in infos:
+                if not info.filename.endswith(".npy") or "/" in info.filename:
+                    raise CondenseBenchError(f"{path}: member {info.filename!r} is not an .npy array")
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=10_000)
+                    elif version in ((2, 0), (3, 0)):
+                        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=10_000)
+                    else:
+                        raise CondenseBenchError(f"{path}: {info.filename}: unknown .npy version {version}")
+                    header = f.tell()
+                if dtype.hasobject:
+                    raise CondenseBenchError(
+                        f"{path}: {info.filename} is an object array (a pickle); refused. Save plain numeric arrays"
+                    )
+                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                if header + nbytes != info.file_size:
+                    raise CondenseBenchError(
+                        f"{path}: {info.filename} declares {shape} {dtype} but the archive member holds "
+                        f"{info.file_size - header} bytes; refused"
+                    )
+                total += nbytes
+                if total > max_bytes:
+                    raise CondenseBenchError(f"{path}: arrays expand to more than {max_bytes} bytes; refused")
+                out[info.filename[: -len(".npy")]] = (tuple(shape), dtype)
+    except CondenseBenchError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise CondenseBenchError(f"{path}: not a readable npz file without pickles ({exc})") from None
+    return out
 
 
 def _read_indices(path: Path, card: DatasetCard) -> np.ndarray:
@@ -184,8 +270,9 @@ def to_unit_space(images: np.ndarray, space, where: str) -> torch.Tensor:
     return x  # uint8 space given as floats in [0, 1], or ZCA space (kept as is)
 
 
-def load_zca(directory: Path, space: ZCASpace, shape: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    data = read_tensor_file(_file(directory, space.path, "data.pixel_space.path"), ("mean", "matrix"))
+def load_zca(directory: Path, space: ZCASpace, shape: tuple[int, int, int],
+             located: dict[str, Path] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    data = read_tensor_file(_file(directory, space.path, "data.pixel_space.path", located), ("mean", "matrix"), space.path)
     d = shape[0] * shape[1] * shape[2]
     if "mean" not in data or "matrix" not in data:
         raise CondenseBenchError(f"{directory / space.path}: needs tensors 'mean' and 'matrix'")
@@ -209,9 +296,9 @@ def zca_transform(x_unit: torch.Tensor, space: ZCASpace, zca: tuple[torch.Tensor
 # --------------------------------------------------------------- the loader
 
 
-def verify_files(directory: Path, sub: Submission) -> None:
+def verify_files(directory: Path, sub: Submission, located: dict[str, Path] | None = None) -> None:
     for i, f in enumerate(sub.files):
-        path = _file(directory, f.path, f"files[{i}].path")
+        path = _file(directory, f.path, f"files[{i}].path", located)
         size = path.stat().st_size
         if size != f.size:
             raise CondenseBenchError(f"{directory}/submission.yaml: files[{i}] {f.path}: size {size}, listed {f.size}")
@@ -226,28 +313,34 @@ def _listed_bytes(sub: Submission, prefix: str) -> int:
     return sum(f.size for f in sub.files if f.path == prefix or f.path.startswith(prefix.rstrip("/") + "/"))
 
 
-def load_submission(directory: str | Path, data_root: str | Path | None = None, *, verify: bool = True, quiet: bool = True) -> CondensedSet:
+def load_submission(directory: str | Path, data_root: str | Path | None = None, *, verify: bool = True,
+                    quiet: bool = True, fetch: bool = True) -> CondensedSet:
+    """Loads and checks a submission; files listed by `url` and absent from the folder are
+    fetched into the content-addressed cache first (see remote.py) unless `fetch` is False."""
+    from .remote import locate_files
+
     directory = Path(directory)
     sub = read_submission_yaml(directory)
     where = f"{directory}/submission.yaml"
     card = load_card(sub.dataset)
+    located = locate_files(directory, sub, fetch_missing=fetch, quiet=quiet)
     if verify:
-        verify_files(directory, sub)
+        verify_files(directory, sub, located)
     zca = None
     data = sub.data
     if data.format == "indices":
-        idx = _read_indices(_file(directory, data.path, "data.path"), card)
+        idx = _read_indices(_file(directory, data.path, "data.path", located), card)
         split = load_train_subset(card, idx, data_root, quiet=quiet)
         images = split.images.float() / 255.0
         labels = split.labels
         storage = _listed_bytes(sub, data.path)
     elif data.format == "png_folder":
-        arr, lab = _read_png_folder(_file(directory, data.path, "data.path"), card)
+        arr, lab = _read_png_folder(directory, sub, card, located)
         images, labels = to_unit_space(arr, data.pixel_space, where), torch.from_numpy(lab)
         storage = _listed_bytes(sub, data.path)
     else:
-        path = _file(directory, data.path, "data.path")
-        tensors = read_tensor_file(path, ("images", "labels"))
+        path = _file(directory, data.path, "data.path", located)
+        tensors = read_tensor_file(path, ("images", "labels"), data.path)
         if "images" not in tensors or "labels" not in tensors:
             raise CondenseBenchError(f"{path}: needs tensors 'images' and 'labels'")
         arr, lab = tensors["images"], tensors["labels"]
@@ -258,13 +351,13 @@ def load_submission(directory: str | Path, data_root: str | Path | None = None, 
         images = to_unit_space(arr, data.pixel_space, where)
         labels = torch.from_numpy(lab.astype(np.int64))
         if isinstance(data.pixel_space, ZCASpace):
-            zca = load_zca(directory, data.pixel_space, tuple(arr.shape[1:]))
+            zca = load_zca(directory, data.pixel_space, tuple(arr.shape[1:]), located)
         storage = _listed_bytes(sub, data.path)
     _check_shape(where, sub, card, images, labels)
     soft = None
     if sub.soft_labels is not None:
-        soft_path = _file(directory, sub.soft_labels.path, "soft_labels.path")
-        t = read_tensor_file(soft_path, ("soft_labels",)).get("soft_labels")
+        soft_path = _file(directory, sub.soft_labels.path, "soft_labels.path", located)
+        t = read_tensor_file(soft_path, ("soft_labels",), sub.soft_labels.path).get("soft_labels")
         if t is None:
             raise CondenseBenchError(f"{soft_path}: needs a tensor 'soft_labels'")
         soft = torch.from_numpy(np.asarray(t, dtype=np.float32))
@@ -276,7 +369,7 @@ def load_submission(directory: str | Path, data_root: str | Path | None = None, 
             raise CondenseBenchError(f"{soft_path}: soft_labels contain NaN or Inf")
         if sub.soft_labels.kind == "probabilities":
             soft = torch.log(soft.clamp_min(1e-12))  # logits up to a constant
-        if soft_path.as_posix() != (directory / data.path).as_posix():
+        if sub.soft_labels.path != data.path:
             storage += _listed_bytes(sub, sub.soft_labels.path)
     return CondensedSet(sub, directory, card, images.contiguous(), labels, soft, zca, content_hash(sub), storage)
 
