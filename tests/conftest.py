@@ -15,6 +15,8 @@ def _isolated_cache(tmp_path_factory):
     """Tests never write to the user's cache."""
     old = os.environ.get("CONDENSEBENCH_CACHE")
     os.environ["CONDENSEBENCH_CACHE"] = str(tmp_path_factory.mktemp("cb-cache"))
+    # CLI runs in tests track into a throw-away store, never the checkout's mlflow.db
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
     yield
     if old is None:
         os.environ.pop("CONDENSEBENCH_CACHE", None)

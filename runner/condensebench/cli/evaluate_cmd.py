@@ -61,21 +61,29 @@ def cmd_evaluate(args) -> int:
     protocols = [load_protocol(ref) for ref in args.protocol]
     if args.seeds is not None and args.seeds < 1:
         raise CondenseBenchError("--seeds must be at least 1")
+    from ..runner.evaluation import resolve_device
+
+    resolve_device(args.device)  # a missing GPU is one clear message, before any work
     from ..submission import read_submission_yaml
 
     if args.backend == "docker":
         return cmd_evaluate_docker(args, protocols)
-    tracker = None
-    if not args.no_track:
-        from ..tracking import Tracker
+    from types import SimpleNamespace
 
-        tracker = Tracker()
+    from ..runner.evaluation import check_compatible
+
+    tracker = None
     for directory in args.submissions:
         sub = read_submission_yaml(directory)
         for proto in protocols:
             if args.skip_incompatible and (sub.dataset not in proto.datasets or proto.label_regime not in sub.label_regimes):
                 continue
+            check_compatible(proto, SimpleNamespace(submission=sub))  # before anything is tracked
             seeds = list(range(args.seeds or proto.seeds))
+            if not args.no_track and tracker is None:
+                from ..tracking import Tracker
+
+                tracker = Tracker()
             if tracker is None:
                 result = evaluate(directory, proto, seeds=seeds, device=args.device,
                                   data_root=args.data_root, quiet=args.quiet)
@@ -96,6 +104,7 @@ def cmd_evaluate_docker(args, protocols) -> int:
     from ..result import EvaluationResult
     from ..submission import read_submission_yaml
 
+    tracker = None
     for directory in args.submissions:
         sub = read_submission_yaml(directory)
         for ref, proto in zip(args.protocol, protocols):
@@ -108,8 +117,16 @@ def cmd_evaluate_docker(args, protocols) -> int:
             result = EvaluationResult.model_validate(data)
             print_summary(result, result_path(args.out, sub.dataset, sub.id, proto.name, proto.version))
             env = result.environment
-            print(f"  ran in {env.image_id[:19]} on Docker {env.docker_engine}; not tracked in MLflow "
-                  f"(run log: {args.out / 'docker-runs.jsonl'})")
+            print(f"  ran in {env.image_id[:19]} on Docker {env.docker_engine} (run log: {args.out / 'docker-runs.jsonl'})")
+            if args.no_track:
+                print("  not tracked (--no-track)")
+            else:  # logged after the container finished: seeds tracked before are kept unless --force
+                from ..tracking import Tracker
+                from ..tracking.store import display_uri
+
+                tracker = tracker or Tracker()
+                run_id = tracker.log_evaluation(result, force=args.force)
+                print(f"  tracked in MLflow {display_uri(tracker.uri)}, run {run_id}")
     return 0
 
 
@@ -134,8 +151,7 @@ def evaluate_tracked(tracker, directory: Path, sub, proto, seeds: list[int], arg
     if reused:
         print(f"{sub.id} / {proto.name}@v{proto.version}: seeds {reused} already tracked in MLflow, running {todo}")
     environment = describe(args.device)
-    session.start()
-    try:
+    try:  # the parent is created (or marked RUNNING) when the first seed is logged
         fresh = evaluate(directory, proto, seeds=todo, device=args.device, data_root=args.data_root, quiet=args.quiet,
                          on_seed=lambda r: session.log_seed(SeedRecord.model_validate(r.__dict__), environment))
         session.finish(fresh)
