@@ -5,10 +5,10 @@ import argparse
 import sys
 
 from ..errors import CondenseBenchError
-from . import datasets_cmd, evaluate_cmd, protocols_cmd, teacher_cmd
+from . import baseline_cmd, datasets_cmd, evaluate_cmd, import_cmd, leaderboard_cmd, protocols_cmd, teacher_cmd, validate_cmd
 
 # Each module has register(subparsers) and sets `func` on its parser.
-COMMANDS = [evaluate_cmd, protocols_cmd, datasets_cmd, teacher_cmd]
+COMMANDS = [evaluate_cmd, protocols_cmd, datasets_cmd, teacher_cmd, baseline_cmd, leaderboard_cmd, validate_cmd, import_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
