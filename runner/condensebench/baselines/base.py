@@ -131,8 +131,9 @@ class SelectionMethod(abc.ABC):
 
     @abc.abstractmethod
     def select(self, dataset: TrainSet, budget: int, *, generator: torch.Generator) -> SelectionResult:
-        """Choose (or synthesise) `budget` images per class from `dataset`."""
-        raise NotImplementedError(f"{type(self).__name__}.select is not implemented")
+        """Choose (or synthesise) `budget` images per class from `dataset`.
+
+        Abstract: abc refuses to instantiate a method class that does not define it."""
 
 
 METHODS: Registry[type[SelectionMethod]] = Registry("baseline method")
